@@ -121,11 +121,6 @@ class Recording:
         values = data.astype(np.float64)
         n_trials, n_neurons, n_times = values.shape
 
-        if np.isinf(values).any():
-            where = tuple(int(i) for i in np.argwhere(np.isinf(values))[0])
-            raise ValueError(
-                f"data contains inf at index {where}; use NaN (or mask=False) for missing entries"
-            )
         observed = ~np.isnan(values)
         if mask is not None:
             mask = np.asarray(mask)
@@ -140,6 +135,14 @@ class Recording:
                     )
                 mask = mask.astype(bool)
             observed &= mask
+        # Checked after the mask so that an inf under mask=False counts as missing, as the
+        # message below promises.
+        infinite = np.isinf(values) & observed
+        if infinite.any():
+            where = tuple(int(i) for i in np.argwhere(infinite)[0])
+            raise ValueError(
+                f"data contains inf at index {where}; use NaN (or mask=False) for missing entries"
+            )
         if not observed.any():
             raise ValueError("data has no observed entries: every entry is NaN or masked out")
         values = np.where(observed, values, np.nan)
@@ -163,7 +166,7 @@ class Recording:
         non_negative = bool(np.all(observed_values >= 0))
         if kind is None:
             return COUNTS if integer_input and whole and non_negative else RATES
-        if kind not in KINDS:
+        if not isinstance(kind, str) or kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, got {_describe(kind)}")
         if kind == COUNTS:
             if not non_negative:
@@ -182,7 +185,9 @@ class Recording:
     @staticmethod
     def _check_labels(name, labels, n_trials, default) -> np.ndarray:
         if labels is None:
-            return np.full(n_trials, default, dtype=np.str_)
+            # No dtype argument: dtype=np.str_ would make a 1-character array and cut the
+            # label "all" to "a".
+            return np.full(n_trials, default)
         labels = np.asarray(labels)
         if labels.ndim != 1 or labels.shape[0] != n_trials:
             raise ValueError(
@@ -236,7 +241,13 @@ class Recording:
     def _check_times(times, n_times) -> np.ndarray:
         if times is None:
             return np.arange(n_times, dtype=np.float64)
-        times = np.asarray(times, dtype=np.float64)
+        try:
+            # A copy, so that later edits to the caller's array cannot change the Recording.
+            times = np.array(times, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"times must be numbers (bin times), got {_describe(times)}"
+            ) from None
         if times.shape != (n_times,):
             raise ValueError(
                 f"times must have one value per time bin, shape ({n_times},), "
@@ -297,8 +308,29 @@ class Recording:
         return [0] + [i for i in range(1, self.n_trials) if self.epoch[i] != self.epoch[i - 1]]
 
     def subset_trials(self, index) -> "Recording":
-        """Return a Recording of the selected trials (kept in recorded order)."""
-        index = np.sort(np.asarray(index))
+        """Return a Recording of the selected trials (kept in recorded order).
+
+        Parameters
+        ----------
+        index : array-like of int, or of bool with shape (n_trials,)
+            Trial positions (not trial ids) to keep, or a boolean selection.
+        """
+        index = np.asarray(index)
+        if index.dtype == bool:
+            if index.shape != (self.n_trials,):
+                raise ValueError(
+                    f"a boolean index must have shape ({self.n_trials},), got {index.shape}"
+                )
+            index = np.flatnonzero(index)
+        if index.size == 0:
+            raise ValueError("index must select at least one trial, got none")
+        if not np.issubdtype(index.dtype, np.integer):
+            raise ValueError(f"index must contain integers or booleans, got dtype {index.dtype}")
+        index = np.sort(index)
+        if np.any(np.diff(index) == 0):
+            raise ValueError(
+                f"index must not repeat a trial, got {_describe(index.tolist())}"
+            )
         return Recording.from_arrays(
             self.data[index], mask=self.mask[index], condition=self.condition[index],
             epoch=self.epoch[index], trial_id=self.trial_id[index], times=self.times,
