@@ -289,6 +289,9 @@ def main(argv=None) -> int:
             print(error, file=sys.stderr)
             positive = False
 
+        # A few more scrapes give the series created at the end of the sweep (jobs finished)
+        # the two samples that rate() needs.
+        time.sleep(3)
         print(f"{CELL_RATE_QUERY} = {_format_result(_prometheus_query(web_port, CELL_RATE_QUERY))}")
         for description, expression in QUERIES.items():
             print(f"{description}: {expression}\n    = {_format_result(_prometheus_query(web_port, expression))}")
