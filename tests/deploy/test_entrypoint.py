@@ -133,8 +133,8 @@ def _wait_serving(port: int, process: subprocess.Popen, timeout: float) -> None:
 
 
 def test_analysis_role_serves_and_stops(tmp_path):
-    # The analysis role starts no Ray runtime, so it is the quick one to run for real; the
-    # other roles differ only in the command that the stand-in tests above check.
+    # The analysis role starts no Ray runtime, so it is the quick one to run for real. The
+    # other roles differ only in the command, which the stand-in tests above check.
     bin_dir = os.path.dirname(sys.executable)
     port = _free_port()
     env = {
