@@ -1,0 +1,1 @@
+"""The ``ltrnn`` command-line tool."""
