@@ -19,10 +19,11 @@ def resolve_backend(backend: str, device: str) -> tuple[str, str]:
 
     ``device="auto"`` picks the first CUDA GPU when ``torch.cuda.is_available()``, else the
     CPU.
-    ``backend="auto"`` picks PyTorch on a GPU and NumPy on the CPU: on CPU the NumPy backend
-    ran ALS 1.4 to 3 times faster than the PyTorch backend (float64, tensors from 40 x 30 x 50
-    to 250 x 200 x 200, ranks 2 and 8, 1 and 2 threads, on a 2-core AMD EPYC; see
-    benchmarks/bench_tensor_rank.py).
+    ``backend="auto"`` picks PyTorch on a GPU and NumPy on the CPU. On a 2-core AMD EPYC the
+    NumPy backend ran line-search ALS 1.4 to 10 times faster per iteration than the PyTorch
+    backend. That was measured in float64 on tensors from 40 x 30 x 50 to 250 x 200 x 200,
+    ranks 2 and 8, with 1 and 2 threads. The full sweep of benchmarks/bench_tensor_rank.py
+    ran 3.0 times faster.
     """
     check_choice("backend", backend, BACKENDS)
     if not isinstance(device, str) or not _DEVICE_PATTERN.match(device):
