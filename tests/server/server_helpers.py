@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
+import signal
 import socket
 import time
 import urllib.request
@@ -42,7 +44,10 @@ def fit_stub(server) -> fit_pb2_grpc.FitServiceStub:
 
 
 def watch_until(stub, job_id: str, stop, *, after: int = 0, timeout: float = 120.0):
-    """Read WatchJob events until ``stop(event)`` is true or the stream ends; return them."""
+    """Read WatchJob events up to the first one where ``stop(event)`` is true; return them.
+
+    Raises AssertionError when the stream ends first, with the last events in the message.
+    """
     events = []
     stream = stub.WatchJob(
         fit_pb2.WatchJobRequest(job_id=job_id, after_sequence=after), timeout=timeout
@@ -51,8 +56,14 @@ def watch_until(stub, job_id: str, stop, *, after: int = 0, timeout: float = 120
         events.append(event)
         if stop(event):
             stream.cancel()
-            break
-    return events
+            return events
+    raise AssertionError(f"job {job_id} ended before the awaited event; last events: {events[-3:]}")
+
+
+def watch_all(stub, job_id: str, *, after: int = 0, timeout: float = 120.0):
+    """Read every WatchJob event after ``after`` until the stream ends; return them."""
+    request = fit_pb2.WatchJobRequest(job_id=job_id, after_sequence=after)
+    return list(stub.WatchJob(request, timeout=timeout))
 
 
 def job_ended(event: jobs_pb2.JobEvent) -> bool:
@@ -88,3 +99,13 @@ def metric_value(server, name: str, **labels) -> float:
             if sample.name == name and sample.labels == labels:
                 return sample.value
     return 0.0
+
+
+def kill_ray_worker(pid: int) -> None:
+    """SIGKILL a Ray worker process, after checking that ``pid`` is one (never this process)."""
+    assert pid > 0
+    assert pid != os.getpid()
+    with open(f"/proc/{pid}/cmdline", "rb") as stream:
+        command = stream.read().split(b"\0")[0].decode(errors="replace")
+    assert command.startswith("ray::"), f"pid {pid} is not a Ray worker: {command!r}"
+    os.kill(pid, signal.SIGKILL)

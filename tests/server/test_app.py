@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -11,11 +12,11 @@ import time
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from ltrnn.cli.main import build_parser, main
 from ltrnn.server.app import LtrnnServer, create_server
 from ltrnn.server.settings import Settings, from_arguments
-from ltrnn.v1 import analysis_pb2, analysis_pb2_grpc
 
 from server_helpers import free_port, wait_for
 
@@ -51,17 +52,21 @@ def test_bearer_token_is_required(tmp_path):
     )
     try:
         channel = grpc.insecure_channel(server.address)
-        stub = analysis_pb2_grpc.AnalysisServiceStub(channel)
+        reflection = reflection_pb2_grpc.ServerReflectionStub(channel)
+
+        def list_services(metadata=()):
+            request = reflection_pb2.ServerReflectionRequest(list_services="")
+            replies = reflection.ServerReflectionInfo(iter([request]), metadata=metadata)
+            return [s.name for reply in replies for s in reply.list_services_response.service]
+
         with pytest.raises(grpc.RpcError) as raised:
-            stub.TensorRank(analysis_pb2.TensorRankRequest())
+            list_services()
         assert raised.value.code() == grpc.StatusCode.UNAUTHENTICATED
         assert "bearer token" in raised.value.details()
         with pytest.raises(grpc.RpcError) as raised:
-            stub.TensorRank(analysis_pb2.TensorRankRequest(), metadata=[("authorization", "Bearer wrong")])
+            list_services([("authorization", "Bearer wrong")])
         assert raised.value.code() == grpc.StatusCode.UNAUTHENTICATED
-        with pytest.raises(grpc.RpcError) as raised:
-            stub.TensorRank(analysis_pb2.TensorRankRequest(), metadata=[("authorization", "Bearer secret-two")])
-        assert raised.value.code() == grpc.StatusCode.UNIMPLEMENTED
+        assert "ltrnn.v1.AnalysisService" in list_services([("authorization", "Bearer secret-two")])
         health = health_pb2_grpc.HealthStub(channel)
         reply = health.Check(health_pb2.HealthCheckRequest(service="ltrnn.v1.AnalysisService"))
         assert reply.status == health_pb2.HealthCheckResponse.SERVING
@@ -112,3 +117,47 @@ def test_sigterm_stops_server(tmp_path):
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_tls_server_accepts_trusting_client(tmp_path):
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is needed to make a test certificate")
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-keyout", str(key), "-out", str(cert), "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )
+    server = create_server(
+        Settings(port=0, metrics_port=0, data_dir=str(tmp_path / "data"), grace_seconds=0,
+                 tls_cert=str(cert), tls_key=str(key)),
+        services=("analysis",),
+    )
+    try:
+        credentials = grpc.ssl_channel_credentials(root_certificates=cert.read_bytes())
+        secure = grpc.secure_channel(f"localhost:{server.port}", credentials)
+        reply = health_pb2_grpc.HealthStub(secure).Check(health_pb2.HealthCheckRequest(), timeout=10)
+        assert reply.status == health_pb2.HealthCheckResponse.SERVING
+        plain = grpc.insecure_channel(f"127.0.0.1:{server.port}")
+        with pytest.raises(grpc.RpcError) as raised:
+            health_pb2_grpc.HealthStub(plain).Check(health_pb2.HealthCheckRequest(), timeout=5)
+        assert raised.value.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+    finally:
+        server.stop(grace=0)
+
+
+def test_port_clash_fails_start(tmp_path):
+    blocker = create_server(
+        Settings(port=0, metrics_port=0, data_dir=str(tmp_path / "one"), grace_seconds=0),
+        services=("analysis",),
+    )
+    try:
+        clash = LtrnnServer(
+            Settings(port=blocker.port, metrics_port=0, data_dir=str(tmp_path / "two")),
+            services=("analysis",),
+        )
+        with pytest.raises(Exception, match="bind|in use|Failed"):
+            clash.start()
+    finally:
+        blocker.stop(grace=0)

@@ -62,6 +62,7 @@ class LtrnnServer:
         self.services = services
         self.port = None
         self.fit_servicer = None
+        self.analysis_servicer = None
         self.runner = None
         self._server = None
         self._health = None
@@ -78,7 +79,29 @@ class LtrnnServer:
         return _bind_address(host, self.port)
 
     def start(self) -> "LtrnnServer":
-        """Open the stores, resume unfinished jobs, bind the port and start serving."""
+        """Open the stores, resume unfinished jobs, bind the port and start serving.
+
+        When a step fails, what the earlier steps started is stopped before the error
+        propagates.
+        """
+        try:
+            return self._start()
+        except BaseException:
+            self._release()
+            raise
+
+    def _release(self) -> None:
+        if self._server is not None:
+            self._server.stop(0)
+        if self.runner is not None:
+            self.runner.shutdown(0)
+        if self._metrics_http is not None:
+            self._metrics_http.shutdown()
+            self._metrics_http.server_close()
+        if self._store is not None:
+            self._store.close()
+
+    def _start(self) -> "LtrnnServer":
         settings = self.settings
         artifacts = ArtifactStore(settings.data_dir)
         self._store = JobStore(settings.database_path)
@@ -164,6 +187,8 @@ class LtrnnServer:
         self._health.enter_graceful_shutdown()
         if self.fit_servicer is not None:
             self.fit_servicer.close()
+        if getattr(self, "analysis_servicer", None) is not None:
+            self.analysis_servicer.close()
         stopped = self._server.stop(grace)
         if self.runner is not None:
             self.runner.shutdown(grace)

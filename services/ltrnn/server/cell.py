@@ -1,6 +1,7 @@
 """The Ray task that fits one sweep cell, and the actor that carries its progress back.
 
-Ray workers import this module, so it imports only the engine, NumPy, torch and Ray.
+Ray workers import this module, so it imports only the engine, NumPy, torch and Ray. The
+imports sit at module level, so a worker runs them once, when Ray loads the task function.
 """
 
 from __future__ import annotations
@@ -11,6 +12,12 @@ import time
 from pathlib import Path
 
 import ray
+import torch
+
+from ltrnn.engine.config import FitConfig
+from ltrnn.engine.fitting import fit
+from ltrnn.engine.io import load_npz
+from ltrnn.engine.masks import MaskConfig
 
 # Seconds between two progress reports of one cell. The reply to a report tells whether the
 # cell was cancelled and is read at the next report, so cancellation takes about twice this.
@@ -106,19 +113,12 @@ def run_cell(task: dict, dataset: bytes, board) -> dict:
         "model" (bytes of the saved FitResult), "losses", "iterations_run", "seconds",
         "pid".
     """
-    import torch
-
-    from ltrnn.engine.config import FitConfig
-    from ltrnn.engine.fitting import fit
-    from ltrnn.engine.io import load_npz
-    from ltrnn.engine.masks import MaskConfig
-
-    torch.set_num_threads(_threads_for(task["num_cpus"]))
     key = tuple(task["key"])
     pid = os.getpid()
     node = ray.get_runtime_context().get_node_id()
     client = _BoardClient(board, key)
     client.started(pid, node)
+    torch.set_num_threads(_threads_for(task["num_cpus"]))
 
     start = time.perf_counter()
     last_report = [-float("inf")]

@@ -369,9 +369,12 @@ class FitServicer(fit_pb2_grpc.FitServiceServicer):
                 "jobs can be cancelled"
             )
         if not job.final:
+            # An unfinished job has at least one unfinished cell, so an empty list means the
+            # job ended between the two reads and there is nothing left to cancel.
             indices = self._store.cancel_job(job.job_id, "cancelled by CancelJob")
-            self._runner.cancel_job(job.job_id, indices)
-            logger.info("job %s cancelled (%d cells stopped)", job.job_id, len(indices))
+            if indices:
+                self._runner.cancel_job(job.job_id, indices)
+                logger.info("job %s cancelled (%d cells stopped)", job.job_id, len(indices))
         job = self._store.get_job(job.job_id)
         return messages.job_message(job, self._store.get_cells(job.job_id))
 

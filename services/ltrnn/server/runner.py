@@ -32,6 +32,9 @@ from .sweeps import fit_config, mask_settings
 logger = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.2
+# Seconds that a running cell of a cancelled job gets to stop by itself before its worker
+# process is killed. The cell learns of the cancellation at its next progress report.
+CANCEL_SECONDS = 10.0
 # Seconds between two stored progress events of one cell, which keeps the event log of a long
 # sweep small. The final report of a cell is always stored.
 PROGRESS_EVENT_SECONDS = 1.0
@@ -73,6 +76,8 @@ class _Flight:
     job_id: str
     index: int
     started: bool = False
+    cancel_deadline: float = math.inf
+    killed: bool = False
     pid: int = 0
     last_iteration: int = 0
     last_event: float = -math.inf
@@ -152,7 +157,7 @@ class CellRunner:
         with self._lock:
             waiting = [flight for flight in self._flights.values() if not flight.started]
         for flight in waiting:
-            ray.cancel(flight.ref, force=False)
+            self._kill(flight)
         if self._thread.is_alive():
             self._thread.join(timeout=10)
         deadline = time.monotonic() + grace
@@ -163,10 +168,8 @@ class CellRunner:
         with self._lock:
             remaining = list(self._flights.values())
             self._flights.clear()
-        if remaining:
-            self._board.cancel.remote([(flight.job_id, flight.index) for flight in remaining])
         for flight in remaining:
-            ray.cancel(flight.ref, force=False)
+            self._kill(flight)
             if self._store.requeue_cell(
                 flight.job_id, flight.index,
                 "interrupted by a service shutdown; resumes when the service restarts",
@@ -202,6 +205,7 @@ class CellRunner:
             message = f"cannot read dataset {spec.dataset_id}: {error}"
             logger.error("job %s failed: %s", job_id, message)
             self._store.fail_job(job_id, message)
+            metrics.JOBS_FINISHED.labels("FAILED").inc()
             self._job_finished(job_id)
             return
         mask_config, mask_seed = mask_settings(spec)
@@ -243,17 +247,31 @@ class CellRunner:
     def cancel_job(self, job_id: str, indices: list[int]) -> None:
         """Stop the given cells of a job, which the store already marked CANCELLED.
 
-        Pending tasks are withdrawn. Running fits stop through ``ray.cancel``, or at the
-        latest one progress report after the board has marked them cancelled.
+        Tasks that have not reported a start are withdrawn from Ray, and their worker is
+        killed if one had just picked them up. Running fits stop by themselves at their next
+        progress report, when the progress callback returns True. A fit still running
+        :data:`CANCEL_SECONDS` later has its worker killed.
         """
         keys = [(job_id, index) for index in indices]
         self._board.cancel.remote(keys)
+        deadline = time.monotonic() + CANCEL_SECONDS
         with self._lock:
             flights = [self._flights[key] for key in keys if key in self._flights]
         for flight in flights:
-            ray.cancel(flight.ref, force=False)
+            if flight.started:
+                flight.cancel_deadline = deadline
+            else:
+                self._kill(flight)
         logger.info("job %s: cancelled %d cells", job_id, len(flights))
         metrics.JOBS_FINISHED.labels("CANCELLED").inc()
+
+    @staticmethod
+    def _kill(flight: _Flight) -> None:
+        # force=True withdraws a queued task and kills the worker of a running one. A
+        # KeyboardInterrupt (force=False) could land inside an import and leave a broken
+        # worker that Ray would reuse for later cells.
+        flight.killed = True
+        ray.cancel(flight.ref, force=True)
 
     def in_flight(self, job_id: str | None = None) -> int:
         """Count this runner's cells that Ray has not finished, for one job or all."""
@@ -307,8 +325,19 @@ class CellRunner:
         for key, values in latest.items():
             self._record_progress(tuple(key), values)
         done_set = set(done)
+        now = time.monotonic()
         with self._lock:
             finished = [flight for flight in self._flights.values() if flight.ref in done_set]
+            overdue = [
+                flight for flight in self._flights.values()
+                if flight.cancel_deadline < now and not flight.killed and flight.ref not in done_set
+            ]
+        for flight in overdue:
+            logger.warning(
+                "job %s cell %d did not stop within %.0f s of its cancellation; killing its worker",
+                flight.job_id, flight.index, CANCEL_SECONDS,
+            )
+            self._kill(flight)
         for flight in finished:
             try:
                 self._record_result(flight)
@@ -392,6 +421,9 @@ class CellRunner:
             self._fail(flight, message)
             return
         except ray.exceptions.RayError as error:
+            if flight.killed:
+                self._record_stop(flight, f"its worker was killed ({type(error).__name__})")
+                return
             cell = self._store.get_cell(job_id, index)
             message = (
                 f"the Ray worker running this cell died and the cell used up its retries "
