@@ -27,7 +27,8 @@ if _version_not_supported:
 
 
 class FitServiceStub:
-    """Missing associated documentation comment in .proto file."""
+    """Datasets, sweeps, jobs and fitted models.
+    """
 
     def __init__(self, channel):
         """Constructor.
@@ -93,7 +94,8 @@ class FitServiceStub:
 
 
 class FitServiceServicer:
-    """Missing associated documentation comment in .proto file."""
+    """Datasets, sweeps, jobs and fitted models.
+    """
 
     def UploadDataset(self, request_iterator, context):
         """Upload a recording file by client streaming. The first message carries the header, the
@@ -246,7 +248,8 @@ def add_FitServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class FitService:
-    """Missing associated documentation comment in .proto file."""
+    """Datasets, sweeps, jobs and fitted models.
+    """
 
     @staticmethod
     def UploadDataset(request_iterator,
