@@ -1,8 +1,9 @@
 """Prometheus metrics of the service and a gRPC interceptor that times every RPC.
 
 The metrics live in one registry per process (:data:`REGISTRY`). Ray workers report progress
-to the service process, which updates the metrics, so no multiprocess mode is needed. Servers started one after another in one process (as in the
-tests) share the registry, so counters keep counting across them.
+to the service process, which updates the metrics, so no multiprocess mode is needed.
+Servers started one after another in one process (as in the tests) share the registry, so
+counters keep counting across them.
 """
 
 from __future__ import annotations
@@ -64,6 +65,14 @@ RPC_HANDLED = Counter(
     "ltrnn_rpc_handled", "RPCs completed, by method and status code.", ["method", "code"],
     registry=REGISTRY,
 )
+
+# Prometheus' rate() ignores the first sample of a series, so a labelled series that first
+# appears at 1 would hide that event. Creating the known label values at 0 avoids it.
+for _state in ("SUCCEEDED", "FAILED", "CANCELLED"):
+    JOBS_FINISHED.labels(_state)
+    CELLS_FINISHED.labels(_state)
+for _kind in ("sweep", "tensor_rank"):
+    JOBS_SUBMITTED.labels(_kind)
 
 
 def start_metrics_server(host: str, port: int):
