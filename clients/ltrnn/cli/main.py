@@ -1,7 +1,7 @@
 """``ltrnn`` command line: one argparse subcommand per action.
 
-Each subcommand sets ``handler`` to a callable that takes the parsed arguments and returns
-an exit code.
+Each subcommand module registers itself with a ``register(subparsers)``-style function here
+and sets ``handler`` to a callable taking the parsed arguments and returning an exit code.
 """
 
 from __future__ import annotations
@@ -19,6 +19,12 @@ def _add_serve_commands(subparsers) -> None:
         parser.set_defaults(handler=lambda args, command=command: run(command, args))
 
 
+def _add_client_commands(subparsers) -> None:
+    from .commands import register
+
+    register(subparsers)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ltrnn",
@@ -26,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_serve_commands(subparsers)
+    _add_client_commands(subparsers)
     return parser
 
 
