@@ -6,7 +6,9 @@ import hashlib
 import io
 import json
 import math
+import shutil
 import socket
+import subprocess
 import threading
 
 import numpy as np
@@ -16,6 +18,7 @@ from ltrnn.engine.result import FitResult
 from ltrnn.sdk import (
     AlreadyExists,
     Client,
+    DeadlineExceeded,
     FailedPrecondition,
     InvalidArgument,
     LtrnnError,
@@ -234,6 +237,38 @@ def test_invalid_client_arguments():
         Client("127.0.0.1:1", timeout=0)
     with pytest.raises(FileNotFoundError, match="tls_ca file not found"):
         Client("127.0.0.1:1", tls_ca="missing-ca.pem")
+
+
+def test_deadline_exceeded(server):
+    with Client(server.address, timeout=1e-6) as hurried, pytest.raises(DeadlineExceeded):
+        hurried.jobs()
+
+
+def test_tls_with_ca_file(tmp_path):
+    from ltrnn.server.app import create_server
+    from ltrnn.server.settings import Settings
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is needed to make a test certificate")
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-keyout", str(key), "-out", str(cert), "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )
+    secured = create_server(Settings(
+        port=0, metrics_port=0, data_dir=str(tmp_path / "data"), grace_seconds=0.0,
+        tls_cert=str(cert), tls_key=str(key),
+    ), services=("analysis",))
+    try:
+        with connect(f"localhost:{secured.port}", tls_ca=cert) as trusted:
+            result = trusted.subspaces(np.eye(3)[:, :1], np.eye(3)[:, :1])
+            np.testing.assert_allclose(result.angles, [0.0], atol=1e-8)
+        with pytest.raises(Unavailable):
+            connect(f"127.0.0.1:{secured.port}", ready_timeout=2.0)
+    finally:
+        secured.stop(0.0)
 
 
 def test_bearer_token(server, tmp_path, monkeypatch):
