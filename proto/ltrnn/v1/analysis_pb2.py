@@ -26,13 +26,15 @@ from ltrnn.v1 import common_pb2 as ltrnn_dot_v1_dot_common__pb2
 from ltrnn.v1 import jobs_pb2 as ltrnn_dot_v1_dot_jobs__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17ltrnn/v1/analysis.proto\x12\x08ltrnn.v1\x1a\x15ltrnn/v1/common.proto\x1a\x13ltrnn/v1/jobs.proto\"\xa0\x01\n\x11TensorRankRequest\x12 \n\x06tensor\x18\x01 \x01(\x0b\x32\x10.ltrnn.v1.Tensor\x12\x1e\n\x04mask\x18\x02 \x01(\x0b\x32\x10.ltrnn.v1.Tensor\x12\r\n\x05ranks\x18\x03 \x03(\x05\x12\x12\n\nreplicates\x18\x04 \x01(\x05\x12\x18\n\x10heldout_fraction\x18\x05 \x01(\x01\x12\x0c\n\x04seed\x18\x06 \x01(\x03\"`\n\x17SubmitTensorRankRequest\x12,\n\x07request\x18\x01 \x01(\x0b\x32\x1b.ltrnn.v1.TensorRankRequest\x12\x17\n\x0fidempotency_key\x18\x02 \x01(\t\",\n\x1aGetTensorRankResultRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\xb9\x01\n\x10TensorRankResult\x12\r\n\x05ranks\x18\x01 \x03(\x05\x12 \n\x06\x65rrors\x18\x02 \x01(\x0b\x32\x10.ltrnn.v1.Tensor\x12(\n\x0eheldout_errors\x18\x03 \x01(\x0b\x32\x10.ltrnn.v1.Tensor\x12$\n\nsimilarity\x18\x04 \x01(\x0b\x32\x10.ltrnn.v1.Tensor\x12\x16\n\x0esuggested_rank\x18\x05 \x01(\x05\x12\x0c\n\x04rule\x18\x06 \x01(\t\"\x8e\x01\n\x14LearningRanksRequest\x12!\n\x07weights\x18\x01 \x01(\x0b\x32\x10.ltrnn.v1.Tensor\x12#\n\treference\x18\x02 \x01(\x0b\x32\x10.ltrnn.v1.Tensor\x12\x11\n\ttolerance\x18\x03 \x01(\x01\x12\x0c\n\x04\x64_in\x18\x04 \x01(\x05\x12\r\n\x05\x64_out\x18\x05 \x01(\x05\"\xe3\x01\n\x13LearningRanksResult\x12%\n\x0bslice_ranks\x18\x01 \x01(\x0b\x32\x10.ltrnn.v1.Tensor\x12)\n\x0f\x65\x66\x66\x65\x63tive_ranks\x18\x02 \x01(\x0b\x32\x10.ltrnn.v1.Tensor\x12\x18\n\x10multilinear_rank\x18\x03 \x03(\x03\x12\x18\n\x10\x63p_rank_estimate\x18\x04 \x01(\x05\x12\x19\n\x11matrix_rank_bound\x18\x05 \x01(\x05\x12\x15\n\rcp_rank_bound\x18\x06 \x01(\x05\x12\x14\n\x0cwithin_bound\x18\x07 \x01(\x08\"{\n\x0eSubspaceSource\x12!\n\x05\x62\x61sis\x18\x01 \x01(\x0b\x32\x10.ltrnn.v1.TensorH\x00\x12\x12\n\x08model_id\x18\x02 \x01(\tH\x00\x12(\n\x05\x65poch\x18\x03 \x01(\x0b\x32\x17.ltrnn.v1.EpochSubspaceH\x00\x42\x08\n\x06source\"C\n\rEpochSubspace\x12\x10\n\x08model_id\x18\x01 \x01(\t\x12\r\n\x05\x65poch\x18\x02 \x01(\t\x12\x11\n\tdimension\x18\x03 \x01(\x05\"\x7f\n\x10SubspacesRequest\x12#\n\x01\x61\x18\x01 \x01(\x0b\x32\x18.ltrnn.v1.SubspaceSource\x12#\n\x01\x62\x18\x02 \x01(\x0b\x32\x18.ltrnn.v1.SubspaceSource\x12!\n\x07samples\x18\x03 \x01(\x0b\x32\x10.ltrnn.v1.Tensor\"\x90\x01\n\x0fSubspacesResult\x12 \n\x06\x61ngles\x18\x01 \x01(\x0b\x32\x10.ltrnn.v1.Tensor\x12!\n\x07\x63osines\x18\x02 \x01(\x0b\x32\x10.ltrnn.v1.Tensor\x12\x1b\n\x13variance_captured_a\x18\x03 \x01(\x01\x12\x1b\n\x13variance_captured_b\x18\x04 \x01(\x01\"A\n\x14ModelAnalysisRequest\x12\x10\n\x08model_id\x18\x01 \x01(\t\x12\x17\n\x0f\x62oundary_window\x18\x02 \x01(\x05\"\x9d\x01\n\x0c\x45pochSummary\x12\r\n\x05\x65poch\x18\x01 \x01(\t\x12\x13\n\x0b\x66irst_trial\x18\x02 \x01(\x05\x12\x10\n\x08n_trials\x18\x03 \x01(\x05\x12,\n\x12mean_trial_factors\x18\x04 \x01(\x0b\x32\x10.ltrnn.v1.Tensor\x12)\n\x0f\x63hange_at_start\x18\x05 \x01(\x0b\x32\x10.ltrnn.v1.Tensor\"}\n\rLatentSummary\x12\x12\n\nconditions\x18\x01 \x03(\t\x12+\n\x11mean_by_condition\x18\x02 \x01(\x0b\x32\x10.ltrnn.v1.Tensor\x12+\n\x11variance_fraction\x18\x03 \x01(\x0b\x32\x10.ltrnn.v1.Tensor\"\xc9\x01\n\x13ModelAnalysisResult\x12\x10\n\x08model_id\x18\x01 \x01(\t\x12\'\n\rtrial_factors\x18\x02 \x01(\x0b\x32\x10.ltrnn.v1.Tensor\x12%\n\x0b\x65igenvalues\x18\x03 \x01(\x0b\x32\x10.ltrnn.v1.Tensor\x12&\n\x06\x65pochs\x18\x04 \x03(\x0b\x32\x16.ltrnn.v1.EpochSummary\x12(\n\x07latents\x18\x05 \x01(\x0b\x32\x17.ltrnn.v1.LatentSummary2\xdb\x03\n\x0f\x41nalysisService\x12\x45\n\nTensorRank\x12\x1b.ltrnn.v1.TensorRankRequest\x1a\x1a.ltrnn.v1.TensorRankResult\x12\x44\n\x10SubmitTensorRank\x12!.ltrnn.v1.SubmitTensorRankRequest\x1a\r.ltrnn.v1.Job\x12W\n\x13GetTensorRankResult\x12$.ltrnn.v1.GetTensorRankResultRequest\x1a\x1a.ltrnn.v1.TensorRankResult\x12N\n\rLearningRanks\x12\x1e.ltrnn.v1.LearningRanksRequest\x1a\x1d.ltrnn.v1.LearningRanksResult\x12\x42\n\tSubspaces\x12\x1a.ltrnn.v1.SubspacesRequest\x1a\x19.ltrnn.v1.SubspacesResult\x12N\n\rModelAnalysis\x12\x1e.ltrnn.v1.ModelAnalysisRequest\x1a\x1d.ltrnn.v1.ModelAnalysisResultb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17ltrnn/v1/analysis.proto\x12\x08ltrnn.v1\x1a\x15ltrnn/v1/common.proto\x1a\x13ltrnn/v1/jobs.proto\"\xa0\x01\n\x11TensorRankRequest\x12 \n\x06tensor\x18\x01 \x01(\x0b\x32\x10.ltrnn.v1.Tensor\x12\x1e\n\x04mask\x18\x02 \x01(\x0b\x32\x10.ltrnn.v1.Tensor\x12\r\n\x05ranks\x18\x03 \x03(\x05\x12\x12\n\nreplicates\x18\x04 \x01(\x05\x12\x18\n\x10heldout_fraction\x18\x05 \x01(\x01\x12\x0c\n\x04seed\x18\x06 \x01(\x03\"`\n\x17SubmitTensorRankRequest\x12,\n\x07request\x18\x01 \x01(\x0b\x32\x1b.ltrnn.v1.TensorRankRequest\x12\x17\n\x0fidempotency_key\x18\x02 \x01(\t\",\n\x1aGetTensorRankResultRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\xb9\x01\n\x10TensorRankResult\x12\r\n\x05ranks\x18\x01 \x03(\x05\x12 \n\x06\x65rrors\x18\x02 \x01(\x0b\x32\x10.ltrnn.v1.Tensor\x12(\n\x0eheldout_errors\x18\x03 \x01(\x0b\x32\x10.ltrnn.v1.Tensor\x12$\n\nsimilarity\x18\x04 \x01(\x0b\x32\x10.ltrnn.v1.Tensor\x12\x16\n\x0esuggested_rank\x18\x05 \x01(\x05\x12\x0c\n\x04rule\x18\x06 \x01(\t\"\x8e\x01\n\x14LearningRanksRequest\x12!\n\x07weights\x18\x01 \x01(\x0b\x32\x10.ltrnn.v1.Tensor\x12#\n\treference\x18\x02 \x01(\x0b\x32\x10.ltrnn.v1.Tensor\x12\x11\n\ttolerance\x18\x03 \x01(\x01\x12\x0c\n\x04\x64_in\x18\x04 \x01(\x05\x12\r\n\x05\x64_out\x18\x05 \x01(\x05\"\xf9\x01\n\x13LearningRanksResult\x12%\n\x0bslice_ranks\x18\x01 \x01(\x0b\x32\x10.ltrnn.v1.Tensor\x12)\n\x0f\x65\x66\x66\x65\x63tive_ranks\x18\x02 \x01(\x0b\x32\x10.ltrnn.v1.Tensor\x12\x18\n\x10multilinear_rank\x18\x03 \x03(\x03\x12\x18\n\x10\x63p_rank_estimate\x18\x04 \x01(\x05\x12\x19\n\x11matrix_rank_bound\x18\x05 \x01(\x05\x12\x15\n\rcp_rank_bound\x18\x06 \x01(\x05\x12\x14\n\x0cwithin_bound\x18\x07 \x01(\x08\x12\x14\n\x0c\x63p_rank_rule\x18\x08 \x01(\t\"\xe3\x01\n\x0eSubspaceSource\x12!\n\x05\x62\x61sis\x18\x01 \x01(\x0b\x32\x10.ltrnn.v1.TensorH\x00\x12\x12\n\x08model_id\x18\x02 \x01(\tH\x00\x12(\n\x05\x65poch\x18\x03 \x01(\x0b\x32\x17.ltrnn.v1.EpochSubspaceH\x00\x12;\n\x0frecording_epoch\x18\x04 \x01(\x0b\x32 .ltrnn.v1.RecordingEpochSubspaceH\x00\x12)\n\x0bmodel_space\x18\x05 \x01(\x0e\x32\x14.ltrnn.v1.ModelSpaceB\x08\n\x06source\"C\n\rEpochSubspace\x12\x10\n\x08model_id\x18\x01 \x01(\t\x12\r\n\x05\x65poch\x18\x02 \x01(\t\x12\x11\n\tdimension\x18\x03 \x01(\x05\"N\n\x16RecordingEpochSubspace\x12\x12\n\ndataset_id\x18\x01 \x01(\t\x12\r\n\x05\x65poch\x18\x02 \x01(\t\x12\x11\n\tdimension\x18\x03 \x01(\x05\"\x7f\n\x10SubspacesRequest\x12#\n\x01\x61\x18\x01 \x01(\x0b\x32\x18.ltrnn.v1.SubspaceSource\x12#\n\x01\x62\x18\x02 \x01(\x0b\x32\x18.ltrnn.v1.SubspaceSource\x12!\n\x07samples\x18\x03 \x01(\x0b\x32\x10.ltrnn.v1.Tensor\"\xbe\x01\n\x0fSubspacesResult\x12 \n\x06\x61ngles\x18\x01 \x01(\x0b\x32\x10.ltrnn.v1.Tensor\x12!\n\x07\x63osines\x18\x02 \x01(\x0b\x32\x10.ltrnn.v1.Tensor\x12\x1b\n\x13variance_captured_a\x18\x03 \x01(\x01\x12\x1b\n\x13variance_captured_b\x18\x04 \x01(\x01\x12\x15\n\rdescription_a\x18\x05 \x01(\t\x12\x15\n\rdescription_b\x18\x06 \x01(\t\"A\n\x14ModelAnalysisRequest\x12\x10\n\x08model_id\x18\x01 \x01(\t\x12\x17\n\x0f\x62oundary_window\x18\x02 \x01(\x05\"\x9d\x01\n\x0c\x45pochSummary\x12\r\n\x05\x65poch\x18\x01 \x01(\t\x12\x13\n\x0b\x66irst_trial\x18\x02 \x01(\x05\x12\x10\n\x08n_trials\x18\x03 \x01(\x05\x12,\n\x12mean_trial_factors\x18\x04 \x01(\x0b\x32\x10.ltrnn.v1.Tensor\x12)\n\x0f\x63hange_at_start\x18\x05 \x01(\x0b\x32\x10.ltrnn.v1.Tensor\"\xca\x01\n\rLatentSummary\x12\x12\n\nconditions\x18\x01 \x03(\t\x12+\n\x11mean_by_condition\x18\x02 \x01(\x0b\x32\x10.ltrnn.v1.Tensor\x12+\n\x11variance_fraction\x18\x03 \x01(\x0b\x32\x10.ltrnn.v1.Tensor\x12%\n\x0bpath_length\x18\x04 \x01(\x0b\x32\x10.ltrnn.v1.Tensor\x12$\n\nmean_speed\x18\x05 \x01(\x0b\x32\x10.ltrnn.v1.Tensor\"\xc9\x01\n\x13ModelAnalysisResult\x12\x10\n\x08model_id\x18\x01 \x01(\t\x12\'\n\rtrial_factors\x18\x02 \x01(\x0b\x32\x10.ltrnn.v1.Tensor\x12%\n\x0b\x65igenvalues\x18\x03 \x01(\x0b\x32\x10.ltrnn.v1.Tensor\x12&\n\x06\x65pochs\x18\x04 \x03(\x0b\x32\x16.ltrnn.v1.EpochSummary\x12(\n\x07latents\x18\x05 \x01(\x0b\x32\x17.ltrnn.v1.LatentSummary*R\n\nModelSpace\x12\x14\n\x10MODEL_SPACE_AUTO\x10\x00\x12\x15\n\x11MODEL_SPACE_UNITS\x10\x01\x12\x17\n\x13MODEL_SPACE_NEURONS\x10\x02\x32\xdb\x03\n\x0f\x41nalysisService\x12\x45\n\nTensorRank\x12\x1b.ltrnn.v1.TensorRankRequest\x1a\x1a.ltrnn.v1.TensorRankResult\x12\x44\n\x10SubmitTensorRank\x12!.ltrnn.v1.SubmitTensorRankRequest\x1a\r.ltrnn.v1.Job\x12W\n\x13GetTensorRankResult\x12$.ltrnn.v1.GetTensorRankResultRequest\x1a\x1a.ltrnn.v1.TensorRankResult\x12N\n\rLearningRanks\x12\x1e.ltrnn.v1.LearningRanksRequest\x1a\x1d.ltrnn.v1.LearningRanksResult\x12\x42\n\tSubspaces\x12\x1a.ltrnn.v1.SubspacesRequest\x1a\x19.ltrnn.v1.SubspacesResult\x12N\n\rModelAnalysis\x12\x1e.ltrnn.v1.ModelAnalysisRequest\x1a\x1d.ltrnn.v1.ModelAnalysisResultb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'ltrnn.v1.analysis_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_MODELSPACE']._serialized_start=2310
+  _globals['_MODELSPACE']._serialized_end=2392
   _globals['_TENSORRANKREQUEST']._serialized_start=82
   _globals['_TENSORRANKREQUEST']._serialized_end=242
   _globals['_SUBMITTENSORRANKREQUEST']._serialized_start=244
@@ -44,23 +46,25 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LEARNINGRANKSREQUEST']._serialized_start=577
   _globals['_LEARNINGRANKSREQUEST']._serialized_end=719
   _globals['_LEARNINGRANKSRESULT']._serialized_start=722
-  _globals['_LEARNINGRANKSRESULT']._serialized_end=949
-  _globals['_SUBSPACESOURCE']._serialized_start=951
-  _globals['_SUBSPACESOURCE']._serialized_end=1074
-  _globals['_EPOCHSUBSPACE']._serialized_start=1076
-  _globals['_EPOCHSUBSPACE']._serialized_end=1143
-  _globals['_SUBSPACESREQUEST']._serialized_start=1145
-  _globals['_SUBSPACESREQUEST']._serialized_end=1272
-  _globals['_SUBSPACESRESULT']._serialized_start=1275
-  _globals['_SUBSPACESRESULT']._serialized_end=1419
-  _globals['_MODELANALYSISREQUEST']._serialized_start=1421
-  _globals['_MODELANALYSISREQUEST']._serialized_end=1486
-  _globals['_EPOCHSUMMARY']._serialized_start=1489
-  _globals['_EPOCHSUMMARY']._serialized_end=1646
-  _globals['_LATENTSUMMARY']._serialized_start=1648
-  _globals['_LATENTSUMMARY']._serialized_end=1773
-  _globals['_MODELANALYSISRESULT']._serialized_start=1776
-  _globals['_MODELANALYSISRESULT']._serialized_end=1977
-  _globals['_ANALYSISSERVICE']._serialized_start=1980
-  _globals['_ANALYSISSERVICE']._serialized_end=2455
+  _globals['_LEARNINGRANKSRESULT']._serialized_end=971
+  _globals['_SUBSPACESOURCE']._serialized_start=974
+  _globals['_SUBSPACESOURCE']._serialized_end=1201
+  _globals['_EPOCHSUBSPACE']._serialized_start=1203
+  _globals['_EPOCHSUBSPACE']._serialized_end=1270
+  _globals['_RECORDINGEPOCHSUBSPACE']._serialized_start=1272
+  _globals['_RECORDINGEPOCHSUBSPACE']._serialized_end=1350
+  _globals['_SUBSPACESREQUEST']._serialized_start=1352
+  _globals['_SUBSPACESREQUEST']._serialized_end=1479
+  _globals['_SUBSPACESRESULT']._serialized_start=1482
+  _globals['_SUBSPACESRESULT']._serialized_end=1672
+  _globals['_MODELANALYSISREQUEST']._serialized_start=1674
+  _globals['_MODELANALYSISREQUEST']._serialized_end=1739
+  _globals['_EPOCHSUMMARY']._serialized_start=1742
+  _globals['_EPOCHSUMMARY']._serialized_end=1899
+  _globals['_LATENTSUMMARY']._serialized_start=1902
+  _globals['_LATENTSUMMARY']._serialized_end=2104
+  _globals['_MODELANALYSISRESULT']._serialized_start=2107
+  _globals['_MODELANALYSISRESULT']._serialized_end=2308
+  _globals['_ANALYSISSERVICE']._serialized_start=2395
+  _globals['_ANALYSISSERVICE']._serialized_end=2870
 # @@protoc_insertion_point(module_scope)

@@ -1,12 +1,22 @@
 from ltrnn.v1 import common_pb2 as _common_pb2
 from ltrnn.v1 import jobs_pb2 as _jobs_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class ModelSpace(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    MODEL_SPACE_AUTO: _ClassVar[ModelSpace]
+    MODEL_SPACE_UNITS: _ClassVar[ModelSpace]
+    MODEL_SPACE_NEURONS: _ClassVar[ModelSpace]
+MODEL_SPACE_AUTO: ModelSpace
+MODEL_SPACE_UNITS: ModelSpace
+MODEL_SPACE_NEURONS: ModelSpace
 
 class TensorRankRequest(_message.Message):
     __slots__ = ("tensor", "mask", "ranks", "replicates", "heldout_fraction", "seed")
@@ -69,7 +79,7 @@ class LearningRanksRequest(_message.Message):
     def __init__(self, weights: _Optional[_Union[_common_pb2.Tensor, _Mapping]] = ..., reference: _Optional[_Union[_common_pb2.Tensor, _Mapping]] = ..., tolerance: _Optional[float] = ..., d_in: _Optional[int] = ..., d_out: _Optional[int] = ...) -> None: ...
 
 class LearningRanksResult(_message.Message):
-    __slots__ = ("slice_ranks", "effective_ranks", "multilinear_rank", "cp_rank_estimate", "matrix_rank_bound", "cp_rank_bound", "within_bound")
+    __slots__ = ("slice_ranks", "effective_ranks", "multilinear_rank", "cp_rank_estimate", "matrix_rank_bound", "cp_rank_bound", "within_bound", "cp_rank_rule")
     SLICE_RANKS_FIELD_NUMBER: _ClassVar[int]
     EFFECTIVE_RANKS_FIELD_NUMBER: _ClassVar[int]
     MULTILINEAR_RANK_FIELD_NUMBER: _ClassVar[int]
@@ -77,6 +87,7 @@ class LearningRanksResult(_message.Message):
     MATRIX_RANK_BOUND_FIELD_NUMBER: _ClassVar[int]
     CP_RANK_BOUND_FIELD_NUMBER: _ClassVar[int]
     WITHIN_BOUND_FIELD_NUMBER: _ClassVar[int]
+    CP_RANK_RULE_FIELD_NUMBER: _ClassVar[int]
     slice_ranks: _common_pb2.Tensor
     effective_ranks: _common_pb2.Tensor
     multilinear_rank: _containers.RepeatedScalarFieldContainer[int]
@@ -84,17 +95,22 @@ class LearningRanksResult(_message.Message):
     matrix_rank_bound: int
     cp_rank_bound: int
     within_bound: bool
-    def __init__(self, slice_ranks: _Optional[_Union[_common_pb2.Tensor, _Mapping]] = ..., effective_ranks: _Optional[_Union[_common_pb2.Tensor, _Mapping]] = ..., multilinear_rank: _Optional[_Iterable[int]] = ..., cp_rank_estimate: _Optional[int] = ..., matrix_rank_bound: _Optional[int] = ..., cp_rank_bound: _Optional[int] = ..., within_bound: _Optional[bool] = ...) -> None: ...
+    cp_rank_rule: str
+    def __init__(self, slice_ranks: _Optional[_Union[_common_pb2.Tensor, _Mapping]] = ..., effective_ranks: _Optional[_Union[_common_pb2.Tensor, _Mapping]] = ..., multilinear_rank: _Optional[_Iterable[int]] = ..., cp_rank_estimate: _Optional[int] = ..., matrix_rank_bound: _Optional[int] = ..., cp_rank_bound: _Optional[int] = ..., within_bound: _Optional[bool] = ..., cp_rank_rule: _Optional[str] = ...) -> None: ...
 
 class SubspaceSource(_message.Message):
-    __slots__ = ("basis", "model_id", "epoch")
+    __slots__ = ("basis", "model_id", "epoch", "recording_epoch", "model_space")
     BASIS_FIELD_NUMBER: _ClassVar[int]
     MODEL_ID_FIELD_NUMBER: _ClassVar[int]
     EPOCH_FIELD_NUMBER: _ClassVar[int]
+    RECORDING_EPOCH_FIELD_NUMBER: _ClassVar[int]
+    MODEL_SPACE_FIELD_NUMBER: _ClassVar[int]
     basis: _common_pb2.Tensor
     model_id: str
     epoch: EpochSubspace
-    def __init__(self, basis: _Optional[_Union[_common_pb2.Tensor, _Mapping]] = ..., model_id: _Optional[str] = ..., epoch: _Optional[_Union[EpochSubspace, _Mapping]] = ...) -> None: ...
+    recording_epoch: RecordingEpochSubspace
+    model_space: ModelSpace
+    def __init__(self, basis: _Optional[_Union[_common_pb2.Tensor, _Mapping]] = ..., model_id: _Optional[str] = ..., epoch: _Optional[_Union[EpochSubspace, _Mapping]] = ..., recording_epoch: _Optional[_Union[RecordingEpochSubspace, _Mapping]] = ..., model_space: _Optional[_Union[ModelSpace, str]] = ...) -> None: ...
 
 class EpochSubspace(_message.Message):
     __slots__ = ("model_id", "epoch", "dimension")
@@ -105,6 +121,16 @@ class EpochSubspace(_message.Message):
     epoch: str
     dimension: int
     def __init__(self, model_id: _Optional[str] = ..., epoch: _Optional[str] = ..., dimension: _Optional[int] = ...) -> None: ...
+
+class RecordingEpochSubspace(_message.Message):
+    __slots__ = ("dataset_id", "epoch", "dimension")
+    DATASET_ID_FIELD_NUMBER: _ClassVar[int]
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
+    DIMENSION_FIELD_NUMBER: _ClassVar[int]
+    dataset_id: str
+    epoch: str
+    dimension: int
+    def __init__(self, dataset_id: _Optional[str] = ..., epoch: _Optional[str] = ..., dimension: _Optional[int] = ...) -> None: ...
 
 class SubspacesRequest(_message.Message):
     __slots__ = ("a", "b", "samples")
@@ -117,16 +143,20 @@ class SubspacesRequest(_message.Message):
     def __init__(self, a: _Optional[_Union[SubspaceSource, _Mapping]] = ..., b: _Optional[_Union[SubspaceSource, _Mapping]] = ..., samples: _Optional[_Union[_common_pb2.Tensor, _Mapping]] = ...) -> None: ...
 
 class SubspacesResult(_message.Message):
-    __slots__ = ("angles", "cosines", "variance_captured_a", "variance_captured_b")
+    __slots__ = ("angles", "cosines", "variance_captured_a", "variance_captured_b", "description_a", "description_b")
     ANGLES_FIELD_NUMBER: _ClassVar[int]
     COSINES_FIELD_NUMBER: _ClassVar[int]
     VARIANCE_CAPTURED_A_FIELD_NUMBER: _ClassVar[int]
     VARIANCE_CAPTURED_B_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_A_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_B_FIELD_NUMBER: _ClassVar[int]
     angles: _common_pb2.Tensor
     cosines: _common_pb2.Tensor
     variance_captured_a: float
     variance_captured_b: float
-    def __init__(self, angles: _Optional[_Union[_common_pb2.Tensor, _Mapping]] = ..., cosines: _Optional[_Union[_common_pb2.Tensor, _Mapping]] = ..., variance_captured_a: _Optional[float] = ..., variance_captured_b: _Optional[float] = ...) -> None: ...
+    description_a: str
+    description_b: str
+    def __init__(self, angles: _Optional[_Union[_common_pb2.Tensor, _Mapping]] = ..., cosines: _Optional[_Union[_common_pb2.Tensor, _Mapping]] = ..., variance_captured_a: _Optional[float] = ..., variance_captured_b: _Optional[float] = ..., description_a: _Optional[str] = ..., description_b: _Optional[str] = ...) -> None: ...
 
 class ModelAnalysisRequest(_message.Message):
     __slots__ = ("model_id", "boundary_window")
@@ -151,14 +181,18 @@ class EpochSummary(_message.Message):
     def __init__(self, epoch: _Optional[str] = ..., first_trial: _Optional[int] = ..., n_trials: _Optional[int] = ..., mean_trial_factors: _Optional[_Union[_common_pb2.Tensor, _Mapping]] = ..., change_at_start: _Optional[_Union[_common_pb2.Tensor, _Mapping]] = ...) -> None: ...
 
 class LatentSummary(_message.Message):
-    __slots__ = ("conditions", "mean_by_condition", "variance_fraction")
+    __slots__ = ("conditions", "mean_by_condition", "variance_fraction", "path_length", "mean_speed")
     CONDITIONS_FIELD_NUMBER: _ClassVar[int]
     MEAN_BY_CONDITION_FIELD_NUMBER: _ClassVar[int]
     VARIANCE_FRACTION_FIELD_NUMBER: _ClassVar[int]
+    PATH_LENGTH_FIELD_NUMBER: _ClassVar[int]
+    MEAN_SPEED_FIELD_NUMBER: _ClassVar[int]
     conditions: _containers.RepeatedScalarFieldContainer[str]
     mean_by_condition: _common_pb2.Tensor
     variance_fraction: _common_pb2.Tensor
-    def __init__(self, conditions: _Optional[_Iterable[str]] = ..., mean_by_condition: _Optional[_Union[_common_pb2.Tensor, _Mapping]] = ..., variance_fraction: _Optional[_Union[_common_pb2.Tensor, _Mapping]] = ...) -> None: ...
+    path_length: _common_pb2.Tensor
+    mean_speed: _common_pb2.Tensor
+    def __init__(self, conditions: _Optional[_Iterable[str]] = ..., mean_by_condition: _Optional[_Union[_common_pb2.Tensor, _Mapping]] = ..., variance_fraction: _Optional[_Union[_common_pb2.Tensor, _Mapping]] = ..., path_length: _Optional[_Union[_common_pb2.Tensor, _Mapping]] = ..., mean_speed: _Optional[_Union[_common_pb2.Tensor, _Mapping]] = ...) -> None: ...
 
 class ModelAnalysisResult(_message.Message):
     __slots__ = ("model_id", "trial_factors", "eigenvalues", "epochs", "latents")
