@@ -134,6 +134,9 @@ class CellRunner:
         cells keep their models and are not fitted again.
         """
         for job in self._store.unfinished_jobs():
+            if job.kind != common_pb2.JOB_KIND_SWEEP:
+                # Other kinds of job (tensor-rank analyses) belong to the AnalysisService.
+                continue
             lost = 0
             for cell in self._store.get_cells(job.job_id):
                 if cell.state == RUNNING:
