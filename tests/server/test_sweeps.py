@@ -93,9 +93,23 @@ def test_rank_choice_takes_smallest_within_one_standard_error():
     assert choice.rank == 3
     assert [row.rank for row in choice.ranks] == [1, 2, 3, 4, 5]
     assert choice.ranks[3].score_standard_error == pytest.approx(0.01 / math.sqrt(3))
-    assert "one-standard-error rule on the mean validation loss" in choice.rule
+    assert "one-standard-error rule with a 5% plateau tolerance on the mean validation loss" in choice.rule
     assert "at rank 4" in choice.rule
     assert choice.model_id == "r3n10s0"
+
+
+def test_rank_choice_single_seed_plateau():
+    choice = choose_rank(rows({1: 1.0, 2: 0.5, 3: 0.31, 4: 0.30, 5: 0.295}, seeds=1))
+    assert choice.rank == 3
+    assert "5% plateau tolerance" in choice.rule
+    assert "threshold is 0.33" in choice.rule
+
+
+def test_rank_choice_single_seed_takes_clear_gain():
+    choice = choose_rank(rows({1: 1.0, 2: 0.5, 3: 0.2, 4: 0.19}, seeds=1))
+    assert choice.rank == 3
+    choice = choose_rank(rows({1: 1.0, 2: 0.5, 3: 0.3, 4: 0.2}, seeds=1))
+    assert choice.rank == 4
 
 
 def test_rank_choice_uses_best_size_per_rank():

@@ -89,8 +89,8 @@ def register(subparsers) -> None:
     """Add the ``sweep`` and ``fit`` commands."""
     description = (
         "Fit ltrRNNs over a grid of ranks, RNN sizes and seeds with block cross-validation, "
-        "print the table and the rank chosen by the one-standard-error rule on the "
-        "validation loss."
+        "print the table and the rank chosen by the one-standard-error rule with a 5% "
+        "plateau tolerance on the validation loss."
     )
     parser = subparsers.add_parser(
         "sweep", help="fit a grid of ranks, RNN sizes and seeds and choose the rank",
@@ -315,8 +315,8 @@ def sweep_notes(result) -> list[str]:
         )
     if succeeded and all(summary.n_fits == 1 for summary in result.ranks):
         notes.append(
-            "each rank has one fit, so its standard error is 0 and the rule takes the "
-            "lowest validation loss; more --seeds give the rule a spread to work with"
+            "each rank has one fit, so its standard error is 0 and only the 5% plateau "
+            "tolerance separates ranks; more --seeds give the rule a spread to work with"
         )
     return notes
 

@@ -7,6 +7,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+# Share of the total improvement (loss at the smallest rank minus the best loss) below which
+# a further gain counts as a plateau. With one seed per rank the standard error is 0, and
+# without this tolerance the rule would always take the lowest loss, however small the gain.
+PLATEAU_FRACTION = 0.05
+
 
 @dataclass(frozen=True)
 class FitRow:
@@ -68,12 +73,14 @@ def _summarise(rows: list[FitRow], score: str) -> list[RankRow]:
 
 
 def choose_rank(rows: list[FitRow]) -> RankChoice | None:
-    """Choose the smallest rank whose held-out loss is within one standard error of the best.
+    """Choose the smallest rank whose held-out loss is within tolerance of the best.
 
     For each rank, the RNN size with the lowest mean validation loss over seeds represents
-    the rank. The rank with the lowest mean sets a threshold: its mean plus its standard
-    error. The smallest rank whose mean is at or below the threshold is chosen, because
-    held-out loss that stops improving beyond a rank marks that rank. Without validation
+    the rank. The rank with the lowest mean sets a threshold: its mean plus the larger of
+    its standard error and :data:`PLATEAU_FRACTION` of the total improvement (the mean at
+    the smallest rank minus the lowest mean). The smallest rank whose mean is at or below the
+    threshold is chosen, because held-out loss that stops improving beyond a rank marks that
+    rank. Without validation
     entries (every validation loss NaN) the test loss is used instead, and the rule says so.
 
     Parameters
@@ -96,7 +103,9 @@ def choose_rank(rows: list[FitRow]) -> RankChoice | None:
 
     summaries = _summarise(usable, score)
     best = min(summaries, key=lambda summary: summary.mean_score)
-    threshold = best.mean_score + best.score_standard_error
+    improvement = summaries[0].mean_score - best.mean_score
+    tolerance = max(best.score_standard_error, PLATEAU_FRACTION * improvement)
+    threshold = best.mean_score + tolerance
     chosen = next(summary for summary in summaries if summary.mean_score <= threshold)
     model = min(
         (row for row in usable if row.rank == chosen.rank and row.rnn_size == chosen.rnn_size),
@@ -108,10 +117,13 @@ def choose_rank(rows: list[FitRow]) -> RankChoice | None:
         "part in model selection)"
     )
     rule = (
-        f"one-standard-error rule on the mean {score} loss over seeds, best RNN size per "
-        f"rank{caveat}: the lowest mean is {best.mean_score:.4g} +- "
-        f"{best.score_standard_error:.2g} at rank {best.rank} (N={best.rnn_size}, "
-        f"{best.n_fits} fits), so the threshold is {threshold:.4g}; the smallest rank at or "
-        f"below it is {chosen.rank} (N={chosen.rnn_size}, mean {chosen.mean_score:.4g})"
+        f"one-standard-error rule with a {100 * PLATEAU_FRACTION:g}% plateau tolerance on the "
+        f"mean {score} loss over seeds, best RNN size per rank{caveat}: the lowest mean is "
+        f"{best.mean_score:.4g} +- {best.score_standard_error:.2g} at rank {best.rank} "
+        f"(N={best.rnn_size}, {best.n_fits} fits); the tolerance is the larger of that "
+        f"standard error and {100 * PLATEAU_FRACTION:g}% of the improvement "
+        f"{improvement:.4g} from rank {summaries[0].rank}, so the threshold is "
+        f"{threshold:.4g}; the smallest rank at or below it is {chosen.rank} "
+        f"(N={chosen.rnn_size}, mean {chosen.mean_score:.4g})"
     )
     return RankChoice(rank=chosen.rank, rule=rule, ranks=summaries, model_id=model.model_id)
