@@ -232,3 +232,19 @@ def test_bad_input_raises(arguments, message):
     arguments = {"weights": WEIGHTS, "cp_ranks": None, **arguments}
     with pytest.raises(ValueError, match=message):
         learning_ranks(**arguments)
+
+
+def test_default_cp_ranks_fit_small_tensors():
+    rng = np.random.default_rng(0)
+    result = learning_ranks(rng.normal(size=(4, 6, 6)))
+    assert result.cp_rank is not None
+    assert 1 <= result.cp_rank <= 6
+
+
+def test_rank_one_changes_give_cp_rank_one():
+    rng = np.random.default_rng(1)
+    left, right = rng.normal(size=8), rng.normal(size=8)
+    weights = np.stack([step * np.outer(left, right) for step in range(6)])
+    result = learning_ranks(weights)
+    assert result.cp_rank == 1
+    assert np.all(result.matrix_ranks == 1)

@@ -124,7 +124,7 @@ def learning_ranks(
     tolerance: float | None = None,
     d_in: int | None = None,
     d_out: int | None = None,
-    cp_ranks=range(1, 9),
+    cp_ranks="auto",
     *,
     cp_replicates: int = 3,
     seed: int = 0,
@@ -151,9 +151,9 @@ def learning_ranks(
     d_in, d_out : int, optional
         Input and output dimensions of the task. Give both to compare the ranks with the
         linear-network bound b = d_in + d_out.
-    cp_ranks : iterable of int or None, default=range(1, 9)
-        Ranks for the CP rank estimate of the change tensor (see :func:`tensor_rank`);
-        None skips it.
+    cp_ranks : iterable of int, "auto" or None, default="auto"
+        Ranks for the CP rank estimate of the change tensor (see :func:`tensor_rank`).
+        "auto" is 1 to 8, capped at the largest dimension of the change tensor; None skips it.
     cp_replicates : int, default=3
         Replicates per CP rank, >= 2.
     seed : int, default=0
@@ -192,6 +192,8 @@ def learning_ranks(
             "weights never change: every slice equals the reference, so there are no ranks to "
             "measure."
         )
+    if isinstance(cp_ranks, str) and cp_ranks == "auto":
+        cp_ranks = range(1, min(8, max(changes.shape)) + 1)
     if cp_ranks is not None:
         check_ranks("cp_ranks", cp_ranks, changes.shape)
         cp_replicates = check_integer("cp_replicates", cp_replicates, minimum=2)

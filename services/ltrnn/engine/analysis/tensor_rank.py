@@ -526,10 +526,22 @@ class _Problem:
         ))
 
         counter = _IterationCounter()
-        cp, _ = parafac(
-            self.fit_data, rank, n_iter_max=max_iterations, init=init, tol=tolerance,
-            mask=self.training, linesearch=True, return_errors=True, callback=counter,
-        )
+        try:
+            cp, _ = parafac(
+                self.fit_data, rank, n_iter_max=max_iterations, init=init, tol=tolerance,
+                mask=self.training, linesearch=True, return_errors=True, callback=counter,
+            )
+        except np.linalg.LinAlgError:
+            # A tensor of lower CP rank than ``rank`` makes the ALS normal equations singular.
+            # A ridge term far below the data's scale makes them solvable without changing
+            # the fit measurably.
+            counter = _IterationCounter()
+            ridge = 1e-10 * float(tl.norm(self.fit_data)) ** 2
+            cp, _ = parafac(
+                self.fit_data, rank, n_iter_max=max_iterations, init=init, tol=tolerance,
+                mask=self.training, linesearch=True, return_errors=True, callback=counter,
+                l2_reg=ridge,
+            )
 
         weights, factors = cp_normalize(cp)
         weights = tl.to_numpy(weights)
