@@ -69,8 +69,20 @@ class ArtifactStore:
 
     def __init__(self, root):
         self.root = Path(root)
-        for name in ("datasets", "models", "results", "tmp"):
-            (self.root / name).mkdir(parents=True, exist_ok=True)
+        try:
+            for name in ("datasets", "models", "results", "tmp"):
+                (self.root / name).mkdir(parents=True, exist_ok=True)
+            # Write one file, so that a read-only directory fails here and not at the first
+            # upload or finished cell.
+            probe = self.temporary_path(".probe")
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as error:
+            raise OSError(
+                error.errno,
+                f"the data directory {self.root} is not a writable directory ({error.strerror}: "
+                f"{error.filename}); set --data-dir or LTRNN_DATA_DIR to a writable directory",
+            ) from error
         self.clean_temporary()
 
     def clean_temporary(self, older_than: float = 3600.0) -> None:
