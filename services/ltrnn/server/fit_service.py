@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import errno
 import functools
 import hashlib
 import json
@@ -54,8 +55,27 @@ def _handle_errors(method):
             context.abort(error.code, error.message)
         except InvalidIdError as error:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+        except OSError as error:
+            _abort_storage_error(context, method.__name__, error)
 
     return wrapper
+
+
+def _abort_storage_error(context, method: str, error: OSError):
+    """Abort an RPC whose file access failed: RESOURCE_EXHAUSTED for a full disk or quota,
+    INTERNAL otherwise, with the OS error in the message and the log."""
+    logger.error("%s failed on the data directory: %s", method, error)
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        context.abort(
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+            f"the server's data directory is full ({error.strerror}); retry after the "
+            "operator has freed space",
+        )
+    context.abort(
+        grpc.StatusCode.INTERNAL,
+        f"the server could not read or write its data directory ({error.strerror}); the "
+        "server log has the details",
+    )
 
 
 def _handle_stream_errors(method):
@@ -69,6 +89,8 @@ def _handle_stream_errors(method):
             context.abort(error.code, error.message)
         except InvalidIdError as error:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+        except OSError as error:
+            _abort_storage_error(context, method.__name__, error)
 
     return wrapper
 
