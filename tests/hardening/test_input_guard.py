@@ -1,10 +1,10 @@
 """Bad requests against a real server with both services: status codes, no writes, still serving.
 
-The tables cover what the FitService and AnalysisService tables of tests/server leave out:
-ids that look like paths on every RPC that takes one, zero and negative grid values,
-NaN and infinite hyperparameters, huge grids, pickled and non-finite uploads, messages over
-the size limit, and expired deadlines. After each table the data directory and the job
-store are compared with a snapshot taken before it.
+The tables cover what the FitService and AnalysisService tables of tests/server leave out.
+They send ids that look like paths to every RPC that takes one, zero and negative grid
+values, NaN and infinite hyperparameters, huge grids, pickled and non-finite uploads,
+messages over the size limit and expired deadlines. After each test the data directory
+and the job store are compared with a snapshot taken before it.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import io
 import math
+from pathlib import Path
 
 import grpc
 import numpy as np
@@ -77,8 +78,6 @@ def dataset_id(fit, tiny_dataset):
 def unchanged(server, channel, fit, analysis, dataset_id):
     """Check after the test that nothing was written and that the server still serves."""
     data_dir = server.settings.data_dir
-    from pathlib import Path
-
     before = snapshot(Path(data_dir), server.settings.database_path)
     yield
     assert health_status(channel) == health_pb2.HealthCheckResponse.SERVING
