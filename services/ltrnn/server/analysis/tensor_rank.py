@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import dataclass
 from typing import Callable
 
@@ -162,7 +163,7 @@ def _check_ranks(ranks: list[int], shape, limits: AnalysisLimits, field: str) ->
                 f"{field} contains {rank}, larger than every dimension of the tensor of shape "
                 f"{list(shape)}; use ranks <= {largest}"
             )
-    duplicates = sorted({rank for rank in ranks if ranks.count(rank) > 1})
+    duplicates = sorted(rank for rank, count in Counter(ranks).items() if count > 1)
     if duplicates:
         raise invalid(f"{field} contains duplicates {duplicates}; list each rank once")
     return sorted(ranks)
