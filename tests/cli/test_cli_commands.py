@@ -239,8 +239,10 @@ def test_simulate_task_rnn(run, tmp_path):
     [
         (["fit", "missing.npz", "--rank", "1", "--rnn-size", "4"], 1,
          r"DATA 'missing.npz' is neither a file nor a shipped session"),
-        (["sweep", "{data}", "--ranks", "0", "--address", "{address}"], 1,
-         r"ranks must contain integers >= 1, got 0"),
+        (["sweep", "{data}", "--ranks", "0", "--address", "{address}"], 2,
+         r"every value must be an integer >= 1, got 0"),
+        (["sweep", "{data}", "--rnn-sizes", "0,5", "--address", "{address}"], 2,
+         r"every value must be an integer >= 1, got 0"),
         (["fit", "{data}", "--rank", "9", "--rnn-size", "4", "--address", "{address}"], 1,
          r"larger than the RNN size 4"),
         (["fit", "{data}", "--rank", "1", "--rnn-size", "4", "--max-bins", "2",

@@ -47,6 +47,16 @@ def integer_list(text: str) -> list[int]:
     return sorted(set(values))
 
 
+def positive_integer_list(text: str) -> list[int]:
+    """Parse a list as :func:`integer_list` does and reject 0, for ranks and RNN sizes."""
+    values = integer_list(text)
+    if 0 in values:
+        raise argparse.ArgumentTypeError(
+            f"invalid list {text!r}: every value must be an integer >= 1, got 0"
+        )
+    return values
+
+
 def positive_int(text: str) -> int:
     try:
         value = int(text)

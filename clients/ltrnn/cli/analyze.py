@@ -14,6 +14,7 @@ from ._common import (
     add_progress_option,
     integer_list,
     positive_int,
+    positive_integer_list,
 )
 
 # npz keys tried, in order, when --key is not given: the weights of a task-RNN experiment
@@ -58,8 +59,10 @@ def _register_tensor_rank(analyses) -> None:
         "solutions recur across starts. The fits run as a job on the server.",
     )
     _add_tensor_file(parser, "the tensor, 3 dimensions, e.g. weights across learning (K, N, N)")
-    parser.add_argument("--ranks", type=integer_list, default=integer_list("1-6"), metavar="LIST",
-                        help="CP ranks to fit, e.g. 1-6 or 1,2,4 (default: 1-6)")
+    parser.add_argument(
+        "--ranks", type=positive_integer_list, default=integer_list("1-6"), metavar="LIST",
+        help="CP ranks to fit, e.g. 1-6 or 1,2,4 (default: 1-6)",
+    )
     parser.add_argument("--replicates", type=positive_int, default=3, metavar="N",
                         help="fits per rank from different initialisations, >= 2 (default: 3)")
     parser.add_argument(

@@ -8,6 +8,8 @@ import math
 import time
 from pathlib import Path
 
+from ltrnn.engine.config import FitConfig
+
 from . import _common
 from ._common import (
     add_connection_options,
@@ -18,6 +20,7 @@ from ._common import (
     note,
     positive_float,
     positive_int,
+    positive_integer_list,
 )
 
 # Defaults of the command line, chosen so that a rank sweep of the shipped session (ranks
@@ -99,11 +102,11 @@ def register(subparsers) -> None:
     _add_data_argument(parser)
     grid = parser.add_argument_group("grid")
     grid.add_argument(
-        "--ranks", type=integer_list, default=integer_list("1-6"), metavar="LIST",
+        "--ranks", type=positive_integer_list, default=integer_list("1-6"), metavar="LIST",
         help="tensor ranks R, e.g. 1-4 or 1,2,3 (default: 1-6)",
     )
     grid.add_argument(
-        "--rnn-sizes", type=integer_list, default=[50], metavar="LIST",
+        "--rnn-sizes", type=positive_integer_list, default=[50], metavar="LIST",
         help="latent RNN sizes N in units, e.g. 50 or 50,200 (default: 50)",
     )
     grid.add_argument(
@@ -215,7 +218,8 @@ def _document(args, command: str, client, job, result, recording, max_bins) -> d
         "max_bins": max_bins,
         "settings": {
             "iterations": args.iterations, "learning_rate": args.learning_rate,
-            "patience": args.patience, "mask_seed": args.mask_seed, "threads": args.threads,
+            "patience": args.patience if args.patience is not None else FitConfig().patience,
+            "mask_seed": args.mask_seed, "threads": args.threads,
         },
     }
     if command == "fit":

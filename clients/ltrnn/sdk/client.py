@@ -631,7 +631,7 @@ class Client:
 
 
 def connect(address: str = DEFAULT_ADDRESS, token: str | None = None, tls_ca=None,
-            timeout: float | None = DEFAULT_TIMEOUT, ready_timeout: float = 10.0,
+            timeout: float | None = DEFAULT_TIMEOUT, ready_timeout: float = 60.0,
             tls: bool = False) -> Client:
     """Open a :class:`Client` and wait until the server reports SERVING on its health check.
 

@@ -148,7 +148,10 @@ class FitServicer(fit_pb2_grpc.FitServiceServicer):
         check_id("job_id", job_id)
         job = self._store.get_job(job_id)
         if job is None:
-            raise not_found(f"job_id {job_id!r} not found; list jobs with ListJobs")
+            raise not_found(
+                f"job_id {job_id!r} not found; list jobs with ListJobs ('ltrnn jobs' on the "
+                "command line)"
+            )
         return job
 
     def _require_model_path(self, model_id: str):

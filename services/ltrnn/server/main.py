@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import sys
 
 from . import settings as settings_module
+
+logger = logging.getLogger(__name__)
 
 COMMANDS = {
     "serve": (("fit", "analysis"), "run the fit and analysis services on one port"),
@@ -23,7 +27,20 @@ def run(command: str, args: argparse.Namespace) -> int:
     from .app import serve
 
     services, _ = COMMANDS[command]
-    return serve(settings_module.from_arguments(args), services)
+    try:
+        return serve(settings_module.from_arguments(args), services)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as error:  # noqa: BLE001 - the command line reports any failure in one line
+        # A slow machine can make the local Ray runtime miss its start-up deadline; the
+        # traceback helps only developers, so it goes to the debug log.
+        logger.debug("ltrnn %s failed", command, exc_info=True)
+        print(
+            f"ltrnn {command}: error: failed to start or run the server: {error} "
+            "(run again; with --log-level DEBUG the traceback is logged)",
+            file=sys.stderr,
+        )
+        return 1
 
 
 def main(argv=None, command: str = "serve") -> int:
