@@ -150,8 +150,10 @@ class JobProgress:
                 total=self._iterations * max(len(self._cells), 1),
                 desc=f"job {self._job_id[:8]}", unit="it", file=self._stream, dynamic_ncols=True,
             )
-        elif self._mode == "log":
+        elif self._mode == "log" and job.HasField("sweep"):
             self._log(f"watching {len(self._cells)} cells of {self._iterations} iterations each")
+        elif self._mode == "log":
+            self._log(f"watching {len(self._cells)} fits")
 
     def _log(self, text: str) -> None:
         stamp = time.strftime("%H:%M:%S")
@@ -219,12 +221,17 @@ class JobProgress:
         losses = finished.losses
         if math.isfinite(losses.validation):
             self._best_validation = min(self._best_validation, losses.validation)
-        if self._mode == "log":
+        if self._mode != "log":
+            return
+        timing = f"{finished.iterations_run} iterations in {finished.seconds:.0f} s"
+        if math.isfinite(losses.validation) or math.isfinite(losses.test):
             self._log(
                 f"{cell.label(finished.cell_index)} succeeded: validation loss "
-                f"{losses.validation:.4f}, test loss {losses.test:.4f}, "
-                f"{finished.iterations_run} iterations in {finished.seconds:.0f} s"
+                f"{losses.validation:.4f}, test loss {losses.test:.4f}, {timing}"
             )
+        else:
+            # Fits of other jobs (CP fits of a tensor-rank job) report no held-out losses.
+            self._log(f"{cell.label(finished.cell_index)} succeeded: {timing}")
 
     def _refresh(self) -> None:
         if self._bar is not None:
