@@ -240,11 +240,16 @@ def test_invalid_client_arguments():
 
 
 def test_deadline_exceeded(server):
-    # The first call of a new channel must connect first, which takes far longer than a
-    # microsecond; later calls on a connected channel may be fast enough to make it.
-    for _ in range(3):
-        with Client(server.address, timeout=1e-6) as hurried, pytest.raises(DeadlineExceeded):
-            hurried.jobs()
+    # A CP rank sweep of this size takes far longer than 50 ms on the server, so the deadline
+    # passes first. Fast calls are no use: gRPC shares connected subchannels between
+    # channels, so even a new client can answer within a microsecond deadline. The public
+    # tensor_rank waits without a deadline, so the request goes through the client's call
+    # path with an explicit one.
+    rng = np.random.default_rng(0)
+    tensor = np.einsum("ir,jr,kr->ijk", *(rng.normal(size=(size, 4)) for size in (40, 35, 30)))
+    with Client(server.address) as hurried, pytest.raises(DeadlineExceeded):
+        request = hurried._tensor_rank_request(tensor, [1, 2, 3, 4, 5], 3, None, 0.0, 0)
+        hurried._call(hurried._analysis.TensorRank, request, timeout=0.05)
 
 
 def test_tls_with_ca_file(tmp_path):
