@@ -192,9 +192,11 @@ def run_tensor_rank(args: argparse.Namespace) -> int:
     if args.json:
         _common.print_json(document)
         return 0
-    print(f"{'rank':>4} {'best error':>10} {'similarity':>10}")
+    # The table's similarity is the mean over replicates of each one's similarity to the best
+    # replicate; the rule compares only the two best replicates, so its numbers can be higher.
+    print(f"{'rank':>4} {'best error':>10} {'mean similarity to best':>23}")
     for index, rank in enumerate(result.ranks):
-        print(f"{rank:>4} {np.min(result.errors[index]):>10.4f} {result.similarity[index]:>10.3f}")
+        print(f"{rank:>4} {np.min(result.errors[index]):>10.4f} {result.similarity[index]:>23.3f}")
     print(f"suggested rank: {result.suggested_rank}")
     print(f"rule: {result.rule}")
     return 0
