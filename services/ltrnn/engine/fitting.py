@@ -155,9 +155,10 @@ def fit(
     logger.debug("fit start: rank=%d rnn_size=%d device=%s", config.rank, config.rnn_size, torch_device)
 
     for iteration in range(1, config.iterations + 1):
-        kept = torch.randperm(n_trials, generator=generator)[:n_kept].sort().values.to(torch_device)
-        prediction, latents, params = model(kept, condition_index)
-        loss = losses.data_loss(prediction, target[kept], train[kept], kind)
+        kept_trials = torch.randperm(n_trials, generator=generator)[:n_kept].sort().values
+        kept_trials = kept_trials.to(torch_device)
+        prediction, latents, params = model(kept_trials, condition_index)
+        loss = losses.data_loss(prediction, target[kept_trials], train[kept_trials], kind)
         states = latents @ params.column.T
         loss = loss + config.activity_regularization * (states**2).mean()
         loss = loss + config.input_regularization * (params.inputs**2).mean()

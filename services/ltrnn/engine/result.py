@@ -112,9 +112,10 @@ class FitResult:
     def neural_subspace(self) -> np.ndarray:
         """Return an orthonormal basis (M, R) of the image of span{a_r} in neuron space.
 
-        The latent space of a fitted RNN is defined only up to the readout, so fitted and true
-        subspaces are compared through diag(readout_scale) readout A, which maps the column
-        factors to neurons (exactly for the Gaussian loss in the linear range of tanh).
+        The latent space of a fitted RNN is defined only up to the readout. Fitted and true
+        subspaces are therefore compared through diag(readout_scale) readout A, the map of the
+        column factors to neurons. The map is exact for the Gaussian loss in the linear range
+        of tanh.
         """
         scale = np.broadcast_to(self.readout_scale, (self.readout.shape[0],))
         image = (scale[:, None] * self.readout) @ self.column_factors

@@ -40,9 +40,9 @@ def simulate_recording(
     """Simulate a recording from a random rank-``rank`` ltrRNN.
 
     Trial factors drift smoothly within each epoch and jump between epochs; each condition
-    has its own input in the preparatory window. Rates get Gaussian noise of standard
-    deviation ``noise`` times the data's standard deviation; with ``counts=True`` the
-    activity is mapped to Poisson rates with a softplus and sampled.
+    has its own input in the preparatory window. Rates get Gaussian noise whose standard
+    deviation is ``noise`` times the data's. With ``counts=True`` the activity is mapped to
+    Poisson rates with a softplus and sampled.
 
     Returns
     -------

@@ -80,8 +80,8 @@ def choose_rank(rows: list[FitRow]) -> RankChoice | None:
     its standard error and :data:`PLATEAU_FRACTION` of the total improvement (the mean at
     the smallest rank minus the lowest mean). The smallest rank whose mean is at or below the
     threshold is chosen, because held-out loss that stops improving beyond a rank marks that
-    rank. Without validation
-    entries (every validation loss NaN) the test loss is used instead, and the rule says so.
+    rank. Without validation entries (every validation loss NaN) the test loss is used
+    instead, and the rule text states it.
 
     Parameters
     ----------
