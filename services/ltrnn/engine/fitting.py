@@ -198,8 +198,9 @@ def fit(
 
     seconds_per_iteration = (time.perf_counter() - start) / max(iteration, 1)
     model.load_state_dict(best_state)
+    parts = {"train": train, "validation": validation, "test": test}
     return _collect_result(
-        model, recording, config, kind, condition_index, target, masks, reference,
+        model, recording, config, kind, condition_index, target, parts, reference,
         history, iteration, best_iteration, seconds_per_iteration, stopped_reason,
         mask_config, mask_seed, torch_device,
     )
@@ -230,7 +231,7 @@ def _build_model(recording, config, masks, kind, generator) -> LowTensorRankRNN:
 
 
 def _collect_result(
-    model, recording, config, kind, condition_index, target, masks, reference,
+    model, recording, config, kind, condition_index, target, parts, reference,
     history, iterations_run, best_iteration, seconds_per_iteration, stopped_reason,
     mask_config, mask_seed, device,
 ) -> FitResult:
@@ -238,12 +239,9 @@ def _collect_result(
         prediction, latents, params = model(
             torch.arange(recording.n_trials, device=device), condition_index
         )
-        train = torch.as_tensor(masks.train, device=device)
-        validation = torch.as_tensor(masks.validation, device=device)
-        test = torch.as_tensor(masks.test, device=device)
         scores = {
             name: losses.normalised_loss(prediction, target, part, kind, reference)
-            for name, part in (("train", train), ("validation", validation), ("test", test))
+            for name, part in parts.items()
         }
 
     def numpy(tensor):
