@@ -185,8 +185,10 @@ def test_sweep_validation_fuzz(spec):
     MaskConfig(**mask_config)
     assert mask_seed >= 0
     resources = normalised.cell_resources
-    assert math.isfinite(resources.num_cpus) and resources.num_cpus > 0
-    assert math.isfinite(resources.num_gpus) and resources.num_gpus >= 0
+    assert math.isfinite(resources.num_cpus)
+    assert resources.num_cpus > 0
+    assert math.isfinite(resources.num_gpus)
+    assert resources.num_gpus >= 0
 
 
 @pytest.mark.timeout(30)

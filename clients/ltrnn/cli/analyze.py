@@ -193,7 +193,7 @@ def run_tensor_rank(args: argparse.Namespace) -> int:
         _common.print_json(document)
         return 0
     # The table's similarity is the mean over replicates of each one's similarity to the best
-    # replicate; the rule compares only the two best replicates, so its numbers can be higher.
+    # replicate. The rule compares only the two best replicates, so its numbers can be higher.
     print(f"{'rank':>4} {'best error':>10} {'mean similarity to best':>23}")
     for index, rank in enumerate(result.ranks):
         print(f"{rank:>4} {np.min(result.errors[index]):>10.4f} {result.similarity[index]:>23.3f}")

@@ -47,7 +47,7 @@ def integrate(
     latents : Tensor of shape (K, T, R)
         z_k(t) at every bin.
     rates : Tensor of shape (K, T, N)
-        tanh(A z_k(t)), the unit activity that the readout sees.
+        tanh(A z_k(t)), the unit activity that the readout maps to neurons.
     """
     n_times = inputs.shape[1]
     step = 1.0 / (tau * substeps)

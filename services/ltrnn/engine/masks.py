@@ -112,8 +112,8 @@ def make_block_masks(shape, config: MaskConfig | None = None, seed: int = 0) -> 
     Returns
     -------
     CVMasks
-        ``test`` is the union of the inner test boxes; ``validation`` the union of inner
-        validation boxes outside every test guard box; ``train`` every entry outside all
+        ``test`` is the union of the inner test boxes. ``validation`` is the union of inner
+        validation boxes outside every test guard box. ``train`` is every entry outside all
         guard boxes. The three are disjoint.
     """
     config = MaskConfig() if config is None else config

@@ -17,9 +17,14 @@ from .losses import GAUSSIAN, inverse_softplus, link
 class ModelParameters:
     """Derived, constrained parameters of a fitted ltrRNN as torch tensors.
 
-    Shapes: column and row (N, R) with unit-norm columns; trial_factors (K, R); readout (M, N)
-    with orthonormal columns (M >= N) or rows (M < N); scale (M,) or (1,); offset (M,);
-    inputs (C, T, R), already zero outside the input window; initial (C, R); bias (R,).
+    Shapes:
+
+    - column, row: (N, R), unit-norm columns
+    - trial_factors: (K, R)
+    - readout: (M, N), orthonormal columns when M >= N, else orthonormal rows
+    - scale: (M,) or (1,); offset: (M,)
+    - inputs: (C, T, R), already zero outside the input window
+    - initial: (C, R); bias: (R,)
     """
 
     column: torch.Tensor

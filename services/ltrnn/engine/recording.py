@@ -81,7 +81,7 @@ class Recording:
             Rates or counts; NaN marks missing entries.
         mask : array-like of bool, same shape as ``data``, optional
             True where observed. Entries that are NaN in ``data`` are treated as missing
-            whatever the mask says. Default: every finite entry is observed.
+            whatever the mask contains. Default: every finite entry is observed.
         condition : array-like of shape (n_trials,), optional
             Hashable labels, stored as text. Default: one condition, "0".
         epoch : array-like of shape (n_trials,), optional

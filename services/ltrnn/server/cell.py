@@ -19,7 +19,7 @@ from ltrnn.engine.fitting import fit
 from ltrnn.engine.io import load_npz
 from ltrnn.engine.masks import MaskConfig
 
-# Seconds between two progress reports of one cell. The reply to a report tells whether the
+# Seconds between two progress reports of one cell. The reply to a report states whether the
 # cell was cancelled and is read at the next report, so cancellation takes about twice this.
 PROGRESS_INTERVAL = 0.5
 
@@ -81,15 +81,16 @@ class _BoardClient:
         self._replies.append(self._board.started.remote(self._key, pid, node))
 
     def report(self, values: dict) -> bool:
-        """Send a progress report; return True once the board has answered "cancelled"."""
+        """Send a progress report; return True once the board has replied "cancelled"."""
         self._collect()
         self._replies.append(self._board.report.remote(self._key, values))
         return self.cancelled
 
 
 def _threads_for(num_cpus: float) -> int:
-    # One thread is fastest for the small matrix products of a typical fit; a cell that
-    # reserves more CPUs gets one thread per whole CPU.
+    # Cells fill every reserved CPU, and on a busy 2-core machine two threads made a fit 2.5
+    # times slower than one (benchmarks/bench_engine.py). A cell that reserves more CPUs gets
+    # one thread per whole CPU.
     return max(1, int(num_cpus))
 
 
